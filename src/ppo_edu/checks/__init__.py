@@ -1,0 +1,22 @@
+"""Checkers a student calls on their own implementation, e.g. ``check_gae(my_gae)``.
+
+Each checker runs the student's function on a set of cases (edge cases included) against the
+library, prints a friendly verdict (all passed, or the first failing case with what was expected,
+what came back and a hint) and returns whether all cases passed. It never raises because the
+student's code is wrong. Each one is tested against deliberately wrong implementations in
+``tests/test_checks.py``.
+"""
+
+from ppo_edu.checks.advantages import (
+    check_gae,
+    check_lambda_weighted_advantage,
+    check_n_step_advantage,
+    check_td_errors,
+)
+
+__all__ = [
+    "check_td_errors",
+    "check_n_step_advantage",
+    "check_gae",
+    "check_lambda_weighted_advantage",
+]
