@@ -13,10 +13,13 @@ from ppo_edu.checks.advantages import (
     check_n_step_advantage,
     check_td_errors,
 )
+from ppo_edu.checks.tabular import check_expected_gae_gradient, check_policy_gradient
 
 __all__ = [
     "check_td_errors",
     "check_n_step_advantage",
     "check_gae",
     "check_lambda_weighted_advantage",
+    "check_policy_gradient",
+    "check_expected_gae_gradient",
 ]

@@ -119,32 +119,32 @@ def _gae_mistakes() -> list[Mistake]:
     """Classic wrong GAE implementations, shared by `check_gae` and
     `check_lambda_weighted_advantage` (both compute the same numbers, seed eq. 3 = eq. 4)."""
 
-    def no_bootstrap(r, v, g, lam):
+    def no_bootstrap(r: np.ndarray, v: np.ndarray, g: float, lam: float) -> np.ndarray:
         return gae(r, np.append(v[:-1], 0.0), g, lam)
 
-    def swapped(r, v, g, lam):
+    def swapped(r: np.ndarray, v: np.ndarray, g: float, lam: float) -> np.ndarray:
         return gae(r, v, lam, g)
 
-    def lam_only(r, v, g, lam):
+    def lam_only(r: np.ndarray, v: np.ndarray, g: float, lam: float) -> np.ndarray:
         return _discounted_tail_sums(td_errors(r, v, g), lam)
 
-    def gamma_only(r, v, g, lam):
+    def gamma_only(r: np.ndarray, v: np.ndarray, g: float, lam: float) -> np.ndarray:
         return _discounted_tail_sums(td_errors(r, v, g), g)
 
-    def discount_first_term(r, v, g, lam):
+    def discount_first_term(r: np.ndarray, v: np.ndarray, g: float, lam: float) -> np.ndarray:
         return _discounted_tail_sums(td_errors(r, v, g), g * lam, shift=1)
 
-    def stored_before_update(r, v, g, lam):
+    def stored_before_update(r: np.ndarray, v: np.ndarray, g: float, lam: float) -> np.ndarray:
         a = gae(r, v, g, lam)
         return np.append(a[1:], 0.0)
 
-    def reward_shifted_later(r, v, g, lam):
+    def reward_shifted_later(r: np.ndarray, v: np.ndarray, g: float, lam: float) -> np.ndarray:
         return gae(np.append(r[1:], 0.0), v, g, lam)
 
-    def reward_shifted_earlier(r, v, g, lam):
+    def reward_shifted_earlier(r: np.ndarray, v: np.ndarray, g: float, lam: float) -> np.ndarray:
         return gae(np.append(0.0, r[:-1]), v, g, lam)
 
-    def chain_starts_at_bootstrap(r, v, g, lam):
+    def chain_starts_at_bootstrap(r: np.ndarray, v: np.ndarray, g: float, lam: float) -> np.ndarray:
         delta = td_errors(r, v, g)
         out = np.empty_like(delta)
         running = v[-1]
@@ -153,7 +153,7 @@ def _gae_mistakes() -> list[Mistake]:
             out[t] = running
         return out
 
-    def forward_pass(r, v, g, lam):
+    def forward_pass(r: np.ndarray, v: np.ndarray, g: float, lam: float) -> np.ndarray:
         delta = td_errors(r, v, g)
         out = np.empty_like(delta)
         running = 0.0
@@ -162,10 +162,10 @@ def _gae_mistakes() -> list[Mistake]:
             out[t] = running
         return out
 
-    def returns_instead(r, v, g, lam):
+    def returns_instead(r: np.ndarray, v: np.ndarray, g: float, lam: float) -> np.ndarray:
         return gae(r, v, g, lam) + v[:-1]
 
-    def tail_weight_lost(r, v, g, lam):
+    def tail_weight_lost(r: np.ndarray, v: np.ndarray, g: float, lam: float) -> np.ndarray:
         T = len(r)
         out = np.empty(T)
         for t in range(T):
@@ -227,7 +227,8 @@ def check_n_step_advantage(student_fn: Callable[..., np.ndarray]) -> bool:
     (longer than every episode). Returns True if every case passed.
     """
 
-    def direct(r, v, g, n, *, bootstrap=True, first_power=0, rewards=None):
+    def direct(r: np.ndarray, v: np.ndarray, g: float, n: int, *, bootstrap: bool = True,
+               first_power: int = 0, rewards: np.ndarray | None = None) -> np.ndarray:
         # sum_{k=t}^{min(t+n, T)-1} gamma^(k-t+first_power) delta_k with optional variations
         r = np.asarray(r if rewards is None else rewards, dtype=float)
         v = np.asarray(v, dtype=float) if bootstrap else np.append(v[:-1], 0.0)
@@ -236,7 +237,7 @@ def check_n_step_advantage(student_fn: Callable[..., np.ndarray]) -> bool:
         return np.array([sum(g ** (k - t + first_power) * delta[k]
                              for k in range(t, min(t + n, T))) for t in range(T)])
 
-    def eq1_no_cut(r, v, g, n):
+    def eq1_no_cut(r: np.ndarray, v: np.ndarray, g: float, n: int) -> np.ndarray:
         # seed eq. 1 used beyond the end: V(s_{t+n}) taken as 0 when t + n > T
         T = len(r)
         out = np.empty(T)
@@ -246,7 +247,7 @@ def check_n_step_advantage(student_fn: Callable[..., np.ndarray]) -> bool:
             out[t] = sum(g**j * r[t + j] for j in range(m)) + boot - v[t]
         return out
 
-    def bootstrap_undiscounted(r, v, g, n):
+    def bootstrap_undiscounted(r: np.ndarray, v: np.ndarray, g: float, n: int) -> np.ndarray:
         T = len(r)
         out = np.empty(T)
         for t in range(T):
