@@ -13,6 +13,7 @@ from ppo_edu.checks.advantages import (
     check_n_step_advantage,
     check_td_errors,
 )
+from ppo_edu.checks.surrogate import check_clipped_objective, check_cpi_objective
 from ppo_edu.checks.tabular import check_expected_gae_gradient, check_policy_gradient
 
 __all__ = [
@@ -20,6 +21,8 @@ __all__ = [
     "check_n_step_advantage",
     "check_gae",
     "check_lambda_weighted_advantage",
+    "check_clipped_objective",
+    "check_cpi_objective",
     "check_policy_gradient",
     "check_expected_gae_gradient",
 ]
