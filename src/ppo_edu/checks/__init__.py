@@ -13,10 +13,20 @@ from ppo_edu.checks.advantages import (
     check_n_step_advantage,
     check_td_errors,
 )
+from ppo_edu.checks.ppo import (
+    check_explained_variance,
+    check_gaussian_log_prob,
+    check_linear_anneal,
+    check_normalize_advantages,
+)
 from ppo_edu.checks.surrogate import check_clipped_objective, check_cpi_objective
 from ppo_edu.checks.tabular import check_expected_gae_gradient, check_policy_gradient
 
 __all__ = [
+    "check_normalize_advantages",
+    "check_explained_variance",
+    "check_gaussian_log_prob",
+    "check_linear_anneal",
     "check_td_errors",
     "check_n_step_advantage",
     "check_gae",
