@@ -104,7 +104,10 @@ def test_gae_hand_worked():
 
 
 def test_discounted_returns_hand_worked():
-    """G_t = r(t) + gamma G_{t+1}: rewards 1, 2, 3 with gamma = 0.5 and a bootstrap of 8."""
+    """Seed A.6, the Monte-Carlo return G_t = r(t) + gamma G_{t+1}, by hand.
+
+    Rewards 1, 2, 3 with gamma = 0.5, without and with a bootstrap of 8.
+    """
     np.testing.assert_allclose(discounted_returns([1.0, 2.0, 3.0], 0.5), [2.75, 3.5, 3.0])
     np.testing.assert_allclose(discounted_returns([1.0, 2.0, 3.0], 0.5, bootstrap=8.0),
                                [3.75, 5.5, 7.0])
@@ -410,7 +413,7 @@ R3, V4 = np.ones(3), np.ones(4)
     ],
 )
 def test_bad_input_single_trajectory(call, match):
-    """Bad input to the part-A functions is a ValueError that names the argument."""
+    """Seed A.0-A.6 functions: bad input is a ValueError that names the argument."""
     with pytest.raises(ValueError, match=match):
         call()
 
@@ -438,8 +441,8 @@ def _batch(T=4, N=2):
     ],
 )
 def test_bad_input_compute_gae(override, match):
-    """compute_gae rejects mismatched shapes, non-boolean flags, NaN/inf and out-of-range
-    gamma/lam with a ValueError naming the argument (no silent broadcasting)."""
+    """Seed A.5/C.2, compute_gae: mismatched shapes, non-boolean flags, NaN/inf and out-of-range
+    gamma/lam give a ValueError naming the argument (no silent broadcasting)."""
     kwargs = _batch() | override
     with pytest.raises(ValueError, match=match):
         compute_gae(**kwargs)
