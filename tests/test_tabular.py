@@ -416,6 +416,29 @@ def test_random_mdp_every_deterministic_policy_terminates() -> None:
     assert mdp.terminal[-1] and mdp.terminal.sum() == 1
 
 
+def test_episodic_means_every_full_support_policy_terminates() -> None:
+    """Seed A.0' (episodic, precisely): an MDP with an action that loops forever is accepted,
+    because every policy giving each action a positive probability still terminates; a
+    deterministic policy that takes the looping action is rejected, and one that terminates is
+    accepted with its hand-computed values (the random walk, always right: V(i) = gamma^(n-i))."""
+    P = np.zeros((2, 2, 2))
+    P[0, 0, 0] = 1.0                      # action 0 in state 0: stay forever
+    P[0, 1, 1] = 1.0                      # action 1 in state 0: end the episode
+    P[1, :, 1] = 1.0                      # state 1 is terminal
+    R = np.array([[1.0, 0.0], [0.0, 0.0]])
+    mdp = TabularMDP(P, R, np.array([1.0, 0.0]), 1.0, np.array([False, True]))
+    # with pi(stay) = p, V(0) = p (1 + V(0)): V(0) = p / (1 - p), the expected number of stays
+    p = 0.75
+    np.testing.assert_allclose(state_values(mdp, np.array([[p, 1 - p], [0.5, 0.5]]))[0],
+                               p / (1 - p), atol=1e-12)
+    with pytest.raises(ValueError, match="never terminates"):
+        state_values(mdp, np.array([[1.0, 0.0], [0.5, 0.5]]))
+    walk = random_walk(5, gamma=0.9)
+    right = np.tile([0.0, 1.0], (walk.n_states, 1))
+    np.testing.assert_allclose(state_values(walk, right)[1:6], 0.9 ** (5 - np.arange(1, 6)),
+                               atol=1e-12)
+
+
 def test_mdp_is_read_only() -> None:
     """Seed A.0' (the oracle's MDP does not change under the reader): arrays are read-only."""
     mdp = random_walk(3)

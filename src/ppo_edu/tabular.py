@@ -24,12 +24,19 @@ name           shape       meaning
 ``values``     ``(S,)``    a critic ``V(s)``; 0 at terminal states (seed A.0')
 ============== =========== ============================================================
 
-Every MDP here is **episodic**: from every state, under every policy, a terminal state is reached
-with probability 1 (checked on construction). So ``gamma = 1`` is allowed, the linear systems
-below are solved on the non-terminal states only and are always non-singular, and sampled
-episodes are finite. This is the seed's setting (A.0'). An episode ``s_0, a_0, r_0, ..., s_T``
-ends at the first terminal state ``s_T``; time spent "in" the terminal state afterwards is not
-part of the episode, so visitation counts are 0 at terminal states.
+Every MDP here is **episodic**, in this precise sense: from every state, every policy that gives
+every action a positive probability (every softmax policy, the only kind the gradient functions
+use) reaches a terminal state with probability 1; `TabularMDP` checks this on construction. A
+policy with zero probabilities may still loop forever (in `random_walk`, "right in state 2, left
+in state 3"); every function that takes a ``policy`` rejects such a policy with a ``ValueError``,
+and `random_mdp` builds MDPs where no policy can loop. So ``gamma = 1`` is allowed, the linear
+systems below are solved on the non-terminal states only and are non-singular for every policy
+they accept, and sampled episodes are finite. This is the seed's setting (A.0'). (Demanding
+termination under *every* policy, deterministic ones included, would exclude the random walk,
+whose deterministic policies can turn back and forth forever.) An episode
+``s_0, a_0, r_0, ..., s_T`` ends at the first terminal state ``s_T``; time spent "in" the
+terminal state afterwards is not part of the episode, so visitation counts are 0 at terminal
+states.
 
 The gradient is always taken with respect to the logits of a tabular softmax policy,
 ``pi(a|s) = exp(theta[s, a]) / sum_b exp(theta[s, b])``, for which
@@ -467,6 +474,13 @@ def action_values(mdp: TabularMDP, policy: ArrayLike) -> FloatArray:
     r"""``Q^pi(s, a) = R[s, a] + gamma sum_s' P[s, a, s'] V^pi(s')``, shape ``(S, A)``.
 
     0 at terminal states (zero reward, zero value).
+
+    Args:
+        mdp: the MDP (its ``gamma`` is used).
+        policy: ``pi``, shape ``(S, A)``.
+
+    Returns:
+        ``Q^pi``, shape ``(S, A)``.
     """
     V = state_values(mdp, policy)
     return mdp.R + mdp.gamma * mdp.P @ V
@@ -474,6 +488,13 @@ def action_values(mdp: TabularMDP, policy: ArrayLike) -> FloatArray:
 
 def advantage_function(mdp: TabularMDP, policy: ArrayLike) -> FloatArray:
     r"""``A^pi(s, a) = Q^pi(s, a) - V^pi(s)``, shape ``(S, A)``; ``sum_a pi(a|s) A^pi(s, a) = 0``.
+
+    Args:
+        mdp: the MDP (its ``gamma`` is used).
+        policy: ``pi``, shape ``(S, A)``.
+
+    Returns:
+        ``A^pi``, shape ``(S, A)``, 0 at terminal states.
     """
     pi = _check_policy(mdp, policy)
     V = state_values(mdp, pi)
@@ -508,6 +529,13 @@ def discounted_visitation(mdp: TabularMDP, policy: ArrayLike) -> FloatArray:
 
 def objective(mdp: TabularMDP, logits: ArrayLike) -> float:
     r"""``J(theta) = E[sum_t gamma^t r_t] = sum_s mu(s) V^{pi_theta}(s)`` for the softmax policy.
+
+    Args:
+        mdp: the MDP (its ``gamma`` is used).
+        logits: ``theta``, shape ``(S, A)``.
+
+    Returns:
+        ``J``, a float.
     """
     pi = softmax_policy(_check_logits(mdp, logits))
     return float(mdp.initial @ state_values(mdp, pi))
@@ -577,11 +605,13 @@ def expected_gae_gradient(mdp: TabularMDP, logits: ArrayLike, values: ArrayLike,
     **The two gammas.** ``mdp.gamma`` is not used here: the MDP supplies only ``P``, ``R``, the
     initial distribution and the terminal states, and the argument ``gamma`` is the discount used
     everywhere in the estimator (the TD errors, ``gamma * lam``, and ``w_t``). Usually
-    ``gamma = mdp.gamma``; then with ``values = state_values(mdp, pi)`` the result equals
+    ``gamma = mdp.gamma``; then, with ``discount_weighting=True`` and
+    ``values = state_values(mdp, pi)``, the result equals
     `policy_gradient` for every ``lam`` in [0, 1] (seed A.2, A.3), and with any critic it equals
     `policy_gradient` at ``lam = 1`` (the critic is then only a baseline, seed A.6). A
     ``gamma < mdp.gamma`` estimates the gradient of the ``gamma``-discounted objective
-    ``objective(mdp.with_gamma(gamma), logits)``.
+    ``objective(mdp.with_gamma(gamma), logits)`` in the same way: exactly at ``lam = 1``, and for
+    every ``lam`` when ``values = state_values(mdp.with_gamma(gamma), pi)``.
 
     Args:
         mdp: the MDP.
