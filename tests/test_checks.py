@@ -80,6 +80,33 @@ def torch_gae(rewards, values, gamma, lam):
     return torch.tensor(loop_gae(rewards, values, gamma, lam), dtype=torch.float64)
 
 
+def torch32_gae(rewards, values, gamma, lam):
+    """The recursion computed in float32 throughout, torch's default dtype: a right answer."""
+    torch = pytest.importorskip("torch")
+    r = torch.tensor(rewards, dtype=torch.float32)
+    v = torch.tensor(values, dtype=torch.float32)
+    out = torch.zeros_like(r)
+    running = torch.zeros(())
+    for t in reversed(range(len(r))):
+        running = r[t] + gamma * v[t + 1] - v[t] + gamma * lam * running
+        out[t] = running
+    return out
+
+
+def float32_n_step(rewards, values, gamma, n):
+    """Seed A.1 computed in float32: a right answer up to float32 rounding."""
+    r = np.asarray(rewards, dtype=np.float32)
+    v = np.asarray(values, dtype=np.float32)
+    g = np.float32(gamma)
+    delta = r + g * v[1:] - v[:-1]
+    T = len(r)
+    out = np.zeros(T, dtype=np.float32)
+    for t in range(T):
+        for k in range(t, min(t + n, T)):
+            out[t] += g ** (k - t) * delta[k]
+    return out
+
+
 # ---------------------------------------------------------------- wrong implementations
 # Written as a student would get them wrong; each must be caught.
 
@@ -162,6 +189,44 @@ def gae_no_tail_weight(rewards, values, gamma, lam):
         N = T - t
         terms = [loop_n_step(rewards, values, gamma, n)[t] for n in range(1, N + 1)]
         out.append(sum((1 - lam) * lam ** (n - 1) * a for n, a in enumerate(terms, start=1)))
+    return out
+
+
+def gae_reversed(rewards, values, gamma, lam):
+    out, running = [], 0.0
+    for t in reversed(range(len(rewards))):
+        running = rewards[t] + gamma * values[t + 1] - values[t] + gamma * lam * running
+        out.append(running)  # built from the last step back, never reversed
+    return out
+
+
+def gae_power_from_start(rewards, values, gamma, lam):
+    delta = loop_td_errors(rewards, values, gamma)
+    T = len(delta)
+    return [sum((gamma * lam) ** k * delta[k] for k in range(t, T)) for t in range(T)]
+
+
+def gae_one_minus_lam(rewards, values, gamma, lam):
+    return [(1 - lam) * a for a in loop_gae(rewards, values, gamma, lam)]
+
+
+def gae_tail_weight_power_n(rewards, values, gamma, lam):
+    T = len(rewards)
+    out = []
+    for t in range(T):
+        N = T - t
+        weights = [(1 - lam) * lam ** (n - 1) for n in range(1, N)] + [lam**N]
+        terms = [loop_n_step(rewards, values, gamma, n)[t] for n in range(1, N + 1)]
+        out.append(sum(w * a for w, a in zip(weights, terms, strict=True)))
+    return out
+
+
+def gae_lam_in_td_error(rewards, values, gamma, lam):
+    T = len(rewards)
+    out, running = [0.0] * T, 0.0
+    for t in reversed(range(T)):
+        running = rewards[t] + gamma * lam * values[t + 1] - values[t] + gamma * lam * running
+        out[t] = running
     return out
 
 
@@ -257,6 +322,25 @@ def n_step_bootstrap_full_n(rewards, values, gamma, n):
     return out
 
 
+def n_step_reversed(rewards, values, gamma, n):
+    return loop_n_step(rewards, values, gamma, n)[::-1]
+
+
+def n_step_power_from_start(rewards, values, gamma, n):
+    T = len(rewards)
+    delta = loop_td_errors(rewards, values, gamma)
+    return [sum(gamma**k * delta[k] for k in range(t, min(t + n, T))) for t in range(T)]
+
+
+def n_step_return_instead(rewards, values, gamma, n):
+    return [a + v for a, v in zip(loop_n_step(rewards, values, gamma, n), values, strict=False)]
+
+
+def n_step_runs_past_the_end(rewards, values, gamma, n):
+    delta = loop_td_errors(rewards, values, gamma)  # IndexError once t + n > T
+    return [sum(gamma ** (k - t) * delta[k] for k in range(t, t + n)) for t in range(len(delta))]
+
+
 def n_step_gae_instead(rewards, values, gamma, n):
     return loop_gae(rewards, values, gamma, 0.5)
 
@@ -268,23 +352,25 @@ def n_step_swapped_args(rewards, values, gamma, n):
 # ---------------------------------------------------------------- tests
 
 
-@pytest.mark.parametrize("fn", [loop_gae, double_sum_gae, mixture_gae, torch_gae])
+@pytest.mark.parametrize("fn", [loop_gae, double_sum_gae, mixture_gae, torch_gae, torch32_gae])
 def test_check_gae_passes_right_answers(fn, capsys):
-    """Seed A.5: the recursion, eq. 4 summed directly and eq. 3 all pass check_gae."""
+    """Seed A.5: the recursion, eq. 4 summed directly and eq. 3 all pass check_gae, also as
+    torch tensors in float32 (torch's default dtype)."""
     assert check_gae(fn) is True
     assert "PASSED" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("fn", [loop_gae, double_sum_gae, mixture_gae])
+@pytest.mark.parametrize("fn", [loop_gae, double_sum_gae, mixture_gae, torch32_gae])
 def test_check_lambda_weighted_passes_right_answers(fn, capsys):
     """Seed A.4-A.5: eq. 3 with the finite-episode tail equals eq. 4, so all three pass."""
     assert check_lambda_weighted_advantage(fn) is True
     assert "PASSED" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("fn", [loop_n_step, eq1_n_step])
+@pytest.mark.parametrize("fn", [loop_n_step, eq1_n_step, float32_n_step])
 def test_check_n_step_passes_right_answers(fn, capsys):
-    """Seed A.1: the sum of TD errors and seed eq. 1 (cut at the episode's end) both pass."""
+    """Seed A.1: the sum of TD errors and seed eq. 1 (cut at the episode's end) both pass, also
+    computed in float32."""
     assert check_n_step_advantage(fn) is True
     assert "PASSED" in capsys.readouterr().out
 
@@ -302,6 +388,11 @@ GAE_WRONG = [
     (gae_returns, "lambda-return"),
     (gae_no_tail_weight, "tail weight"),
     (gae_gamma_only, "gamma^n instead of (gamma * lam)^n"),
+    (gae_reversed, "reverse time order"),
+    (gae_power_from_start, "counts from the start of the episode"),
+    (gae_one_minus_lam, "factor (1 - lam) is kept"),
+    (gae_tail_weight_power_n, "tail weight is lam^N"),
+    (gae_lam_in_td_error, "hint: the last entry of values is V(s_T)"),  # + how to compute it
     (gae_reward_discounted, None),
     (gae_normalized, None),
     (gae_wrong_length, "expected shape"),
@@ -318,6 +409,18 @@ def test_gae_checkers_catch_wrong_answers(checker, fn, message, capsys):
     assert out.startswith("FAILED")
     if message is not None:
         assert message in out
+
+
+def test_unnamed_mistakes_get_the_recipe(capsys):
+    """Seed A.1, A.4, A.5: a mistake the checker cannot name gets a hint that says how the right
+    answer is computed (the recursion, the finite mixture, the cut sum)."""
+    assert check_gae(gae_lam_in_td_error) is False
+    assert "A_t = delta_t + gamma lam A_{t+1}" in capsys.readouterr().out
+    assert check_lambda_weighted_advantage(gae_lam_in_td_error) is False
+    assert "lam^(N-1) A_t^N" in capsys.readouterr().out
+    assert check_n_step_advantage(n_step_runs_past_the_end) is False
+    out = capsys.readouterr().out
+    assert "raised IndexError" in out and "min(t+n, T)" in out
 
 
 def test_check_gae_catches_a_running_sum_never_reset(capsys):
@@ -337,7 +440,11 @@ N_STEP_WRONG = [
     (n_step_reward_shifted_back, "r(t-1) is used where r(t) belongs"),
     (n_step_beyond_end_zero, "taken as 0"),
     (n_step_bootstrap_undiscounted, "gamma^(n-1) instead of gamma^n"),
-    (n_step_bootstrap_full_n, None),
+    (n_step_bootstrap_full_n, "discounted by gamma^n; only T - t steps remain"),
+    (n_step_reversed, "reverse time order"),
+    (n_step_power_from_start, "counts from the start of the episode"),
+    (n_step_return_instead, "n-step return"),
+    (n_step_runs_past_the_end, "the sum stops at the last step"),
     (n_step_gae_instead, None),
     (n_step_swapped_args, None),
 ]
@@ -385,6 +492,13 @@ def test_checker_cases_cover_the_edge_cases():
         assert any(c.args[1][-1] == 0.0 for c in cases)            # terminated
     assert {0.0, 1.0} <= {c.args[3] for c in gae_cases}             # lam = 0 and 1
     assert any(c.args[3] > len(c.args[0]) for c in n_cases)        # n longer than the episode
+    # the truncated episode is run with every lam, in particular lam = 1, where a missing
+    # bootstrap shows most, and the edges are crossed with each other
+    truncated = [c for c in gae_cases if "truncated" in c.name and c.args[1][-1] != 0.0]
+    assert {c.args[3] for c in truncated} == {0.0, 0.8, 1.0}
+    assert {c.args[3] for c in gae_cases if len(c.args[0]) == 1} == {0.0, 0.8, 1.0}
+    assert {c.args[3] for c in gae_cases if c.args[2] == 0.0} == {0.0, 0.8, 1.0}
+    assert any("truncated" in c.name and c.args[3] > len(c.args[0]) for c in n_cases)
 
 
 def test_every_known_gae_mistake_is_wrong_somewhere():

@@ -66,12 +66,33 @@ def check_td_errors(student_fn: Callable[..., np.ndarray]) -> bool:
 _GAE_ARGS = ("rewards", "values", "gamma", "lam")
 _N_STEP_ARGS = ("rewards", "values", "gamma", "n")
 
+# The checkers below accept float32 answers (a student's torch code uses float32 by default):
+# float32 rounding on these cases stays below 1e-6, every classic mistake is off by far more.
+_RTOL = 1e-5
+_ATOL = 1e-5
 
-def _lambda_cases(reference: Callable[..., np.ndarray]) -> list[Case]:
+_GAE_RECIPE = (
+    "Recall: delta_t = r(t) + gamma V(s_{t+1}) - V(s_t); then, from the last step back, "
+    "A_{T-1} = delta_{T-1} and A_t = delta_t + gamma lam A_{t+1}. Return one value per step, "
+    "in time order."
+)
+_MIXTURE_RECIPE = (
+    "Recall seed eq. 3 for a finite episode: with N = T - t, A_t = sum_{n=1}^{N-1} "
+    "(1 - lam) lam^(n-1) A_t^n + lam^(N-1) A_t^N. Return one value per step, in time order."
+)
+_N_STEP_RECIPE = (
+    "Recall: A_t^n = sum_{k=t}^{min(t+n, T)-1} gamma^(k-t) delta_k; near the end of the episode "
+    "the sum stops at the last step (there is no delta_k for k >= T). Return one value per "
+    "step t = 0, ..., T-1, in time order."
+)
+
+
+def _lambda_cases(reference: Callable[..., np.ndarray], recipe: str = _GAE_RECIPE) -> list[Case]:
     """The trajectories of `_trajectory_cases`, each with lam = 0.8, then lam = 0 and lam = 1.
 
     Case names and hints say which edge the case is about; ``reference(rewards, values, gamma,
-    lam)`` gives the expected answer.
+    lam)`` gives the expected answer. The lam = 0.8 cases add ``recipe`` (how the right answer
+    is computed) to the trajectory's hint.
     """
     lam_hints = {
         0.8: "",
@@ -84,14 +105,14 @@ def _lambda_cases(reference: Callable[..., np.ndarray]) -> list[Case]:
         r, v, g = traj.args
         for lam, lam_hint in lam_hints.items():
             cases.append(Case(f"{traj.name}, lam = {lam:g}", (r, v, g, lam), _GAE_ARGS,
-                              reference(r, v, g, lam), lam_hint or traj.hint))
+                              reference(r, v, g, lam), lam_hint or f"{traj.hint} {recipe}"))
     return cases
 
 
 def _n_step_cases() -> list[Case]:
     """The trajectories of `_trajectory_cases`, each with n = 2, n = 1 and n larger than T."""
     n_hints = {
-        2: "",
+        2: "",  # the trajectory's hint and the recipe
         1: "with n = 1 the n-step advantage is the TD error delta_t.",
         50: "n is longer than the episode: the TD errors after the last step are 0, so the sum "
             "stops at step T-1 and the bootstrap values[T] is discounted by gamma^(T-t).",
@@ -101,7 +122,8 @@ def _n_step_cases() -> list[Case]:
         r, v, g = traj.args
         for n, n_hint in n_hints.items():
             cases.append(Case(f"{traj.name}, n = {n}", (r, v, g, n), _N_STEP_ARGS,
-                              n_step_advantage(r, v, g, n), n_hint or traj.hint))
+                              n_step_advantage(r, v, g, n),
+                              n_hint or f"{traj.hint} {_N_STEP_RECIPE}"))
     return cases
 
 
@@ -165,6 +187,28 @@ def _gae_mistakes() -> list[Mistake]:
     def returns_instead(r: np.ndarray, v: np.ndarray, g: float, lam: float) -> np.ndarray:
         return gae(r, v, g, lam) + v[:-1]
 
+    def reversed_order(r: np.ndarray, v: np.ndarray, g: float, lam: float) -> np.ndarray:
+        return gae(r, v, g, lam)[::-1]
+
+    def power_from_start(r: np.ndarray, v: np.ndarray, g: float, lam: float) -> np.ndarray:
+        # sum_{k>=t} (gamma lam)^k delta_k: the power counts from the episode's start
+        delta = td_errors(r, v, g)
+        return _discounted_tail_sums(delta * (g * lam) ** np.arange(len(delta)), 1.0)
+
+    def one_minus_lam_kept(r: np.ndarray, v: np.ndarray, g: float, lam: float) -> np.ndarray:
+        return (1.0 - lam) * gae(r, v, g, lam)
+
+    def tail_weight_power_n(r: np.ndarray, v: np.ndarray, g: float, lam: float) -> np.ndarray:
+        T = len(r)
+        A = np.stack([n_step_advantage(r, v, g, n) for n in range(1, T + 1)])
+        out = np.empty(T)
+        for t in range(T):
+            N = T - t
+            w = (1.0 - lam) * lam ** np.arange(N, dtype=float)
+            w[-1] = lam**N
+            out[t] = w @ A[:N, t]
+        return out
+
     def tail_weight_lost(r: np.ndarray, v: np.ndarray, g: float, lam: float) -> np.ndarray:
         T = len(r)
         out = np.empty(T)
@@ -197,6 +241,15 @@ def _gae_mistakes() -> list[Mistake]:
                 returns_instead),
         Mistake("the weights (1 - lam) lam^(n-1) are cut at the end of the episode: the tail "
                 "weight lam^(N-1) must go on the last n-step advantage", tail_weight_lost),
+        Mistake("the answer is in reverse time order: a loop that runs backwards and appends "
+                "must reverse its list at the end (or write into out[t])", reversed_order),
+        Mistake("the power counts from the start of the episode, (gamma * lam)^k, instead of "
+                "from the current step, (gamma * lam)^(k-t)", power_from_start),
+        Mistake("the factor (1 - lam) is kept in front of the sum of TD errors; it belongs to "
+                "the mixture of n-step advantages (seed eq. 3) and cancels in seed eq. 4",
+                one_minus_lam_kept),
+        Mistake("the tail weight is lam^N; the weights from n = N on add up to lam^(N-1)",
+                tail_weight_power_n),
     ]
 
 
@@ -205,26 +258,31 @@ def check_gae(student_fn: Callable[..., np.ndarray]) -> bool:
 
     The cases are the trajectories of `check_td_errors` (a length-1 episode, gamma = 0 and 1, a
     truncated episode with a non-zero bootstrap value, ...), each with lam = 0.8, 0 and 1.
-    Returns True if every case passed; prints the first failing case otherwise.
+    Answers are compared with a tolerance of 1e-5 (relative and absolute), so a float32 answer,
+    e.g. from torch, passes. Returns True if every case passed; prints the first failing case
+    otherwise.
     """
-    return run_cases(student_fn, _lambda_cases(gae), fn_name="gae", mistakes=_gae_mistakes())
+    return run_cases(student_fn, _lambda_cases(gae), fn_name="gae", mistakes=_gae_mistakes(),
+                     rtol=_RTOL, atol=_ATOL)
 
 
 def check_lambda_weighted_advantage(student_fn: Callable[..., np.ndarray]) -> bool:
     """Check ``student_fn(rewards, values, gamma, lam)`` against `lambda_weighted_advantage`.
 
     The lambda-weighted mixture of n-step advantages (seed A.4, eq. 3) with the finite-episode
-    tail weight; same cases as `check_gae`. Returns True if every case passed.
+    tail weight; same cases and tolerance as `check_gae`. Returns True if every case passed.
     """
-    return run_cases(student_fn, _lambda_cases(lambda_weighted_advantage),
-                     fn_name="lambda_weighted_advantage", mistakes=_gae_mistakes())
+    return run_cases(student_fn, _lambda_cases(lambda_weighted_advantage, _MIXTURE_RECIPE),
+                     fn_name="lambda_weighted_advantage", mistakes=_gae_mistakes(),
+                     rtol=_RTOL, atol=_ATOL)
 
 
 def check_n_step_advantage(student_fn: Callable[..., np.ndarray]) -> bool:
     """Check ``student_fn(rewards, values, gamma, n) -> A^n`` against `n_step_advantage` (A.1).
 
     The cases are the trajectories of `check_td_errors`, each with n = 2, n = 1 and n = 50
-    (longer than every episode). Returns True if every case passed.
+    (longer than every episode); float32 answers pass (tolerance 1e-5). Returns True if every
+    case passed.
     """
 
     def direct(r: np.ndarray, v: np.ndarray, g: float, n: int, *, bootstrap: bool = True,
@@ -246,6 +304,20 @@ def check_n_step_advantage(student_fn: Callable[..., np.ndarray]) -> bool:
             boot = g**n * v[t + n] if t + n <= T else 0.0
             out[t] = sum(g**j * r[t + j] for j in range(m)) + boot - v[t]
         return out
+
+    def bootstrap_full_power(r: np.ndarray, v: np.ndarray, g: float, n: int) -> np.ndarray:
+        # seed eq. 1 near the end with values[T] but still discounted by gamma^n
+        T = len(r)
+        out = np.empty(T)
+        for t in range(T):
+            m = min(n, T - t)
+            out[t] = sum(g**j * r[t + j] for j in range(m)) + g**n * v[t + m] - v[t]
+        return out
+
+    def power_from_start(r: np.ndarray, v: np.ndarray, g: float, n: int) -> np.ndarray:
+        delta = td_errors(r, v, g)
+        T = len(delta)
+        return np.array([sum(g**k * delta[k] for k in range(t, min(t + n, T))) for t in range(T)])
 
     def bootstrap_undiscounted(r: np.ndarray, v: np.ndarray, g: float, n: int) -> np.ndarray:
         T = len(r)
@@ -272,6 +344,15 @@ def check_n_step_advantage(student_fn: Callable[..., np.ndarray]) -> bool:
                 "last step and use the bootstrap values[T]", eq1_no_cut),
         Mistake("the bootstrap value is discounted by gamma^(n-1) instead of gamma^n",
                 bootstrap_undiscounted),
+        Mistake("near the end of the episode the bootstrap values[T] is discounted by gamma^n; "
+                "only T - t steps remain, so its discount is gamma^(T-t)", bootstrap_full_power),
+        Mistake("the answer is in reverse time order: a loop that runs backwards and appends "
+                "must reverse its list at the end (or write into out[t])",
+                lambda r, v, g, n: n_step_advantage(r, v, g, n)[::-1]),
+        Mistake("the discount counts from the start of the episode, gamma^k, instead of from "
+                "the current step, gamma^(k-t)", power_from_start),
+        Mistake("the answer is the n-step return G_t^(n) = A_t^n + V(s_t), not the advantage",
+                lambda r, v, g, n: n_step_advantage(r, v, g, n) + np.asarray(v)[:-1]),
     ]
     return run_cases(student_fn, _n_step_cases(), fn_name="n_step_advantage",
-                     mistakes=mistakes)
+                     mistakes=mistakes, rtol=_RTOL, atol=_ATOL)
