@@ -111,3 +111,53 @@ def test_cpi_checker_rejects_the_clipped_objective_and_non_functions():
     """Seed B.4: L^CLIP is not L^CPI (ratios outside the range); a non-function fails cleanly."""
     assert check_cpi_objective(lambda ln, lo, a: student_right(ln, lo, a, 0.2)) is False
     assert check_cpi_objective(None) is False
+
+
+def _r(ln, lo):
+    return torch.exp(ln - lo)
+
+
+# more wrong answers a student might write, outside the named list (seed B.5)
+MORE_WRONG = {
+    "the product r A is clipped": lambda ln, lo, a, e: torch.minimum(
+        _r(ln, lo) * a, torch.clamp(_r(ln, lo) * a, 1 - e, 1 + e)).mean(),
+    "the ratio is detached in the clipped term only (half the gradient at ties)":
+        lambda ln, lo, a, e: torch.minimum(
+            _r(ln, lo) * a, torch.clamp(_r(ln, lo).detach(), 1 - e, 1 + e) * a).mean(),
+    "one global min over all terms": lambda ln, lo, a, e: torch.min(torch.stack(
+        [_r(ln, lo) * a, torch.clamp(_r(ln, lo), 1 - e, 1 + e) * a])),
+    "clip_eps hard-coded to 0.2": lambda ln, lo, a, e: torch.minimum(
+        _r(ln, lo) * a, torch.clamp(_r(ln, lo), 0.8, 1.2) * a).mean(),
+    "the log-ratio is clipped to [-eps, eps]": lambda ln, lo, a, e: torch.minimum(
+        _r(ln, lo) * a, torch.exp(torch.clamp(ln - lo, -e, e)) * a).mean(),
+    "exp(logp_new) - exp(logp_old) as the ratio": lambda ln, lo, a, e: torch.minimum(
+        (ln.exp() - lo.exp()) * a, torch.clamp(ln.exp() - lo.exp(), 1 - e, 1 + e) * a).mean(),
+    "the advantages are normalized inside": lambda ln, lo, a, e: (lambda an: torch.minimum(
+        _r(ln, lo) * an, torch.clamp(_r(ln, lo), 1 - e, 1 + e) * an).mean())(
+        (a - a.mean()) / (a.std() + 1e-8) if a.numel() > 1 else a),
+    "the clipped term where A > 0, the unclipped where A < 0": lambda ln, lo, a, e: torch.where(
+        a > 0, torch.clamp(_r(ln, lo), 1 - e, 1 + e) * a, _r(ln, lo) * a).mean(),
+    "logp_old ignored": lambda ln, lo, a, e: torch.minimum(
+        ln.exp() * a, torch.clamp(ln.exp(), 1 - e, 1 + e) * a).mean(),
+}
+
+
+@pytest.mark.parametrize("name", list(MORE_WRONG))
+def test_more_student_mistakes_are_caught(name, capsys):
+    """Seed B.5: wrong answers outside the named list fail too (value or gradient differs)."""
+    assert check_clipped_objective(MORE_WRONG[name]) is False
+    assert "FAILED" in capsys.readouterr().out
+
+
+def test_equivalent_forms_pass(capsys):
+    """Seed B.5: equivalent correct forms pass: the ratio as exp(logp_new) / exp(logp_old), the
+    float32 computation, and sum / N instead of mean."""
+    forms = [
+        lambda ln, lo, a, e: (lambda r: torch.minimum(r * a, torch.clamp(r, 1 - e, 1 + e) * a)
+                              .mean())(ln.exp() / lo.exp()),
+        lambda ln, lo, a, e: student_right(ln.float(), lo.float(), a.float(), e),
+        lambda ln, lo, a, e: torch.minimum(_r(ln, lo) * a, torch.clamp(_r(ln, lo), 1 - e, 1 + e)
+                                           * a).sum() / a.numel(),
+    ]
+    for fn in forms:
+        assert check_clipped_objective(fn) is True

@@ -426,3 +426,97 @@ def test_cpi_gradient_equals_the_true_gradient_at_theta_old_only(seed):
         errors.append(np.linalg.norm(grad.numpy() - true) / np.linalg.norm(true))
     assert errors[0] < 1e-12
     assert 1e-6 < errors[1] < errors[2] < errors[3]
+
+
+def _dag_mdp(seed: int = 0):
+    """A small MDP whose transitions only move forward (states 0-3, terminal 4): it has finitely
+    many episodes, so expectations over episodes are finite sums, computed exactly."""
+    from ppo_edu.tabular import TabularMDP
+
+    rng = np.random.default_rng(seed)
+    S, A = 5, 2
+    P = np.zeros((S, A, S))
+    for s in range(S - 1):
+        for a in range(A):
+            P[s, a, s + 1:] = rng.dirichlet(np.ones(S - 1 - s))
+    P[S - 1, :, S - 1] = 1.0
+    R = rng.normal(size=(S, A))
+    R[S - 1] = 0.0
+    initial = np.array([0.6, 0.3, 0.1, 0.0, 0.0])
+    return TabularMDP(P, R, initial, 0.9, np.array([False] * (S - 1) + [True]))
+
+
+def _all_episodes(mdp):
+    """Every episode with positive probability under a softmax policy (depth-first)."""
+    from ppo_edu.tabular import Episode
+
+    out = []
+
+    def walk(states, actions, rewards):
+        s = states[-1]
+        if mdp.terminal[s]:
+            out.append(Episode(np.array(states), np.array(actions), np.array(rewards)))
+            return
+        for a in range(mdp.n_actions):
+            for s2 in np.flatnonzero(mdp.P[s, a] > 0):
+                walk(states + [int(s2)], actions + [a], rewards + [float(mdp.R[s, a])])
+
+    for s0 in np.flatnonzero(mdp.initial > 0):
+        walk([int(s0)], [], [])
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_trajectory_is_estimator_is_unbiased_exactly(seed):
+    """Seed B.2, exactly (no Monte Carlo): summing over every episode of an acyclic MDP,
+    E_old[rho(tau) sum_t gamma^t A_t grad log pi_theta] = grad J(theta) to 1e-12 (lam = 1 with
+    any critic; lam = 0.9 with V^theta), while without rho it is not; and the per-step
+    surrogate's estimator (both products dropped, seed B.4) has expectation grad L^CPI, equal to
+    grad J at theta = theta_old only."""
+    from ppo_edu.importance import split_is_gradient_estimate, trajectory_probability
+
+    mdp = _dag_mdp(seed)
+    rng = np.random.default_rng(seed + 10)
+    theta_old = rng.normal(size=(mdp.n_states, mdp.n_actions))
+    theta_new = theta_old + 0.7 * rng.normal(size=theta_old.shape)
+    episodes = _all_episodes(mdp)
+    p_old = np.array([trajectory_probability(mdp, softmax_policy(theta_old), ep)
+                      for ep in episodes])
+    assert p_old.sum() == pytest.approx(1.0, abs=1e-12)  # the enumeration is complete
+
+    def expect(fn) -> np.ndarray:
+        return sum(p * fn(ep) for p, ep in zip(p_old, episodes, strict=True))
+
+    grad_J = policy_gradient(mdp, theta_new)
+    any_critic = rng.normal(size=mdp.n_states) * mdp.nonterminal
+    v_new = state_values(mdp, softmax_policy(theta_new))
+    for values, lam in ((any_critic, 1.0), (v_new, 0.9)):
+        is_mean = expect(lambda ep, v=values, lam=lam: is_gradient_estimate(
+            mdp, theta_new, theta_old, v, ep, lam))
+        np.testing.assert_allclose(is_mean, grad_J, atol=1e-12)
+        naive = expect(lambda ep, v=values, lam=lam: gae_gradient_estimate(
+            mdp, theta_new, v, ep, mdp.gamma, lam))
+        assert np.abs(naive - grad_J).max() > 1e-3
+    for theta, equal in ((theta_old, True), (theta_new, False)):
+        cpi_mean = expect(lambda ep, th=theta: split_is_gradient_estimate(
+            mdp, th, theta_old, any_critic, ep, keep_past=False, keep_future=False))
+        np.testing.assert_allclose(cpi_mean, surrogate_gradient(mdp, theta, theta_old),
+                                   atol=1e-12)
+        gap = np.abs(cpi_mean - policy_gradient(mdp, theta)).max()
+        assert gap < 1e-12 if equal else gap > 1e-3
+
+
+@pytest.mark.parametrize("log_ratio", [15.0, 1000.0])
+def test_large_log_ratios_in_float16(log_ratio):
+    """Seed B.4/B.5: in float16 (exp overflows above ~11) the cap is lowered, so the objectives,
+    approx_kl and their gradients stay finite (no NaN from inf * 0)."""
+    logp_new = torch.tensor([log_ratio, 0.0], dtype=torch.float16, requires_grad=True)
+    logp_old = torch.zeros(2, dtype=torch.float16)
+    for adv in (0.0, 1.0, -1.0):
+        advantages = torch.tensor([adv, 1.0], dtype=torch.float16)
+        for obj in (cpi_objective(logp_new, logp_old, advantages),
+                    clipped_objective(logp_new, logp_old, advantages, 0.2),
+                    approx_kl(logp_new, logp_old)):
+            (g,) = torch.autograd.grad(obj, logp_new)
+            assert torch.isfinite(obj) and torch.isfinite(g).all()
+    assert torch.isfinite(probability_ratio(logp_new, logp_old)).all()

@@ -27,7 +27,9 @@ from the log-ratio capped from above at ``LOG_RATIO_MAX = 20`` (a ratio of about
 value is ``exp(min(log_ratio, 20))`` and its gradient is that value times the gradient of the
 log-ratio (a straight-through cap: the direction of the gradient is kept, its size bounded).
 Below the cap, values and gradients are exact. Very negative log-ratios need no cap: the ratio
-underflows to 0, with gradient 0. Such ratios mean the policy has moved absurdly far from the
+underflows to 0, with gradient 0. In float16 (largest value 65504, so ``exp`` overflows above a
+log-ratio of about 11) the cap is lowered to 10 for the same reason; float32, float64 and
+bfloat16 use ``LOG_RATIO_MAX``. Such ratios mean the policy has moved absurdly far from the
 one that sampled; `approx_kl` is how a trainer notices that earlier.
 """
 
@@ -101,10 +103,20 @@ def _log_ratio(logp_new: Tensor, logp_old: Tensor) -> Tensor:
     return logp_new - logp_old
 
 
+def _log_ratio_cap(dtype: torch.dtype) -> float:
+    """``LOG_RATIO_MAX``, lowered where ``exp`` of it would not fit the dtype (float16: 10)."""
+    return min(LOG_RATIO_MAX, math.floor(math.log(torch.finfo(dtype).max)) - 1.0)
+
+
+def _capped_log_ratio(log_ratio: Tensor) -> Tensor:
+    """``min(log_ratio, cap)`` in value, with the gradient of ``log_ratio`` (straight through)."""
+    excess = (log_ratio - _log_ratio_cap(log_ratio.dtype)).clamp(min=0.0).detach()
+    return log_ratio - excess
+
+
 def _capped_exp(log_ratio: Tensor) -> Tensor:
-    """``exp(min(log_ratio, LOG_RATIO_MAX))`` with a straight-through gradient for the cap."""
-    excess = (log_ratio - LOG_RATIO_MAX).clamp(min=0.0).detach()
-    return torch.exp(log_ratio - excess)
+    """``exp(min(log_ratio, cap))`` with a straight-through gradient for the cap."""
+    return torch.exp(_capped_log_ratio(log_ratio))
 
 
 def _pair(logp_new: Tensor, logp_old: Tensor) -> Tensor:
@@ -212,7 +224,11 @@ def clip_zero_gradient_mask(ratio: Tensor, advantages: Tensor, clip_eps: float) 
     * ``A = 0``;
 
     and it is ``A`` everywhere else, including the two "wrong side" cells ``A > 0, r < 1 - eps``
-    and ``A < 0, r > 1 + eps``, and the boundaries ``r = 1 +- eps`` themselves.
+    and ``A < 0, r > 1 + eps``. The boundaries are not in the mask: at ``r = 1 - eps`` for
+    ``A > 0`` and at ``r = 1 + eps`` for ``A < 0`` the term is smooth with slope ``A``; at the
+    other two (``A > 0, r = 1 + eps``; ``A < 0, r = 1 - eps``) it has a kink, slope ``A`` on the
+    inside and 0 on the outside, and autograd through `clipped_objective` returns ``A`` there
+    (``torch.clamp`` passes the gradient at its bounds), which is what the mask follows.
 
     Args:
         ratio: shape ``(N,)``, non-negative.
@@ -244,8 +260,10 @@ def approx_kl(logp_new: Tensor, logp_old: Tensor) -> Tensor:
 
     the estimator "k3" of J. Schulman's note *Approximating KL divergence* (2020). It is unbiased
     (``E_old[r - 1] = 0`` and ``E_old[-log r] = KL(pi_old || pi_theta)``) and every term is
-    non-negative (``log r <= r - 1``), so it has lower variance than ``k1 = -log r`` (unbiased,
-    terms of both signs) and, unlike ``k2 = (log r)^2 / 2`` (biased), no bias. The book's
+    non-negative (``log r <= r - 1``). ``k1 = -log r`` is unbiased too, but its terms have both
+    signs and, when the two policies are close, a much larger variance (``r - 1`` cancels the
+    first-order part of ``-log r``); ``k2 = (log r)^2 / 2`` is non-negative but biased. (Far apart,
+    with large ratios, ``k3`` grows like ``r`` and can be the noisier one.) The book's
     chapter "Clipping and the min" compares the three. Computed as ``expm1(x) - x`` with the
     log-ratio ``x`` (capped like the ratio), accurate for small ``x`` in float32 too.
 
@@ -260,7 +278,7 @@ def approx_kl(logp_new: Tensor, logp_old: Tensor) -> Tensor:
     """
     log_ratio = _pair(logp_new, logp_old)
     _check_finite(logp_new=logp_new, logp_old=logp_old)
-    capped = log_ratio - (log_ratio - LOG_RATIO_MAX).clamp(min=0.0).detach()
+    capped = _capped_log_ratio(log_ratio)
     return (torch.expm1(capped) - capped).mean()
 
 
