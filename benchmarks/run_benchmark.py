@@ -98,7 +98,8 @@ def run_sb3(seed: int, threshold: float, eval_every: int, max_steps: int) -> dic
                     "CartPole-v1", seed + EVAL_SEED_OFFSET)
                 while self.next_eval <= self.model.num_timesteps:
                     self.next_eval += eval_every
-                if mean >= threshold and self.reached is None:
+                # as for ppo_edu, the untrained policy's evaluation (step 0) does not count
+                if mean >= threshold and self.reached is None and self.model.num_timesteps > 0:
                     self.reached = (self.model.num_timesteps, self.train_seconds)
             self.t0 = time.perf_counter()
 
@@ -162,7 +163,8 @@ def main() -> None:
 
     pendulum = []
     for seed in range(args.pendulum_seeds):
-        pendulum.append(run_ppo_edu("Pendulum-v1", seed, -200.0, 4096, 200_000))
+        # eval_every 1,024 < the batch of 2,048: an evaluation after every iteration
+        pendulum.append(run_ppo_edu("Pendulum-v1", seed, -200.0, args.eval_every, 200_000))
         print(f"Pendulum-v1 seed {seed}  ppo_edu: {pendulum[-1]}", flush=True)
     info["load_after"] = os.getloadavg()
 

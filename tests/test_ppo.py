@@ -213,6 +213,16 @@ def test_config_derived_sizes_and_presets() -> None:
     assert json.loads(json.dumps(cfg.to_dict()))["hidden_sizes"] == [64, 64]
 
 
+def test_config_accepts_numpy_integers_as_int() -> None:
+    """PPOConfig: a seed from np.arange is an integer (stored as a Python int, JSON-friendly);
+    a float, even integral, is not."""
+    cfg = cartpole_config(seed=np.arange(5)[3], total_steps=np.int32(4096))
+    assert cfg.seed == 3 and type(cfg.seed) is int and type(cfg.total_steps) is int
+    assert json.loads(json.dumps(cfg.to_dict()))["seed"] == 3
+    with pytest.raises(ValueError, match="seed"):
+        cartpole_config(seed=3.0)
+
+
 def test_explained_variance() -> None:
     """Diagnostic: 1 for a perfect critic, 0 for the mean, negative for a worse one."""
     ret = np.array([1.0, 2.0, 3.0, 4.0])
@@ -310,6 +320,8 @@ def test_cli_writes_summary_history_and_curve(tmp_path, capsys) -> None:
     with open(out / "history.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 8 and list(rows[0]) == list(HISTORY_KEYS)
+    assert [rows[0]["iteration"], rows[0]["env_steps"]] == ["1", "256"]  # counts as integers
+    assert float(rows[-1]["eval_return"]) == curve[-1, 1]
     assert (out / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -15,6 +15,7 @@ through ``epochs`` times (seed C.3).
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, fields, replace
 
 __all__ = ["PPOConfig", "cartpole_config", "pendulum_config", "preset", "PRESETS"]
@@ -50,7 +51,8 @@ class PPOConfig:
     """``epsilon``: the clipping range, ratios are clipped to ``[1 - eps, 1 + eps]`` (seed B.5)."""
 
     anneal_clip: bool = False
-    """Decrease ``epsilon`` linearly to 0 over the run (as rl-baselines3-zoo does for CartPole)."""
+    """Decrease ``epsilon`` linearly over the run like ``alpha`` (see ``anneal_lr``), as
+    rl-baselines3-zoo does for CartPole."""
 
     epochs: int = 10
     """``K``: passes over each batch in the learning phase (seed C.3)."""
@@ -62,7 +64,8 @@ class PPOConfig:
     """``alpha``: Adam's step size at the start of the run."""
 
     anneal_lr: bool = True
-    """Decrease ``alpha`` linearly to 0 over the run (one step per iteration)."""
+    """Decrease ``alpha`` linearly over the run, one step per iteration: ``alpha (1 - k / I)``
+    in iteration ``k = 0, ..., I - 1`` (`ppo_edu.train.linear_anneal`)."""
 
     ent_coef: float = 0.0
     """``c_2``: weight of the entropy bonus in the loss (Schulman et al. 2017, eq. 9)."""
@@ -98,12 +101,13 @@ class PPOConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.env_id, str) or not self.env_id:
             raise ValueError(f"env_id must be a non-empty string, got {self.env_id!r}")
-        for name in ("seed",):
-            _check_int(name, getattr(self, name), minimum=0)
-        for name in ("total_steps", "num_envs", "num_steps", "epochs", "eval_every",
-                     "eval_episodes"):
-            _check_int(name, getattr(self, name), minimum=1)
-        _check_int("minibatch_size", self.minibatch_size, minimum=2)  # a std needs 2 samples
+        minimums = {"seed": 0, "total_steps": 1, "num_envs": 1, "num_steps": 1, "epochs": 1,
+                    "eval_every": 1, "eval_episodes": 1,
+                    "minibatch_size": 2}  # a standard deviation needs 2 samples
+        for name, minimum in minimums.items():
+            _check_int(name, getattr(self, name), minimum)
+            # NumPy integers (e.g. seeds from np.arange) are accepted and stored as int
+            object.__setattr__(self, name, int(getattr(self, name)))
         for name in ("gamma", "lam"):
             value = getattr(self, name)
             if not _is_number(value) or not 0.0 <= value <= 1.0:
@@ -181,7 +185,7 @@ def _is_number(value: object) -> bool:
 
 
 def _check_int(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 

@@ -47,6 +47,7 @@ HISTORY_KEYS = (
     "approx_kl", "clip_fraction", "explained_variance", "eval_return",
 )
 """Columns of `TrainResult.history`, one row per iteration (see `train`)."""
+_INT_KEYS = frozenset({"iteration", "env_steps", "episodes"})
 
 
 @dataclass
@@ -330,22 +331,28 @@ def _write_outputs(result: TrainResult, out: Path) -> None:
     with open(out / "history.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(HISTORY_KEYS))
         writer.writeheader()
-        writer.writerows(result.history)
+        for row in result.history:  # counts as integers, the rest as floats
+            writer.writerow({k: int(v) if k in _INT_KEYS else v for k, v in row.items()})
 
     from matplotlib.figure import Figure  # no GUI backend needed
 
-    fig = Figure(figsize=(6, 4))
+    fig = Figure(figsize=(6.4, 4))
     ax = fig.add_subplot()
     ev = np.array(result.evaluations)
-    ax.plot(ev[:, 0], ev[:, 1], marker="o", label="evaluation (deterministic policy)")
-    ax.plot(result.column("env_steps"), result.column("mean_episode_return"), alpha=0.6,
-            label="training episodes (sampled actions)")
+    # Iterations in which no training episode ended have NaN: leave them out, so the line is
+    # drawn through the others instead of broken into invisible single points.
+    steps, train_return = result.column("env_steps"), result.column("mean_episode_return")
+    seen = np.isfinite(train_return)
+    ax.plot(steps[seen], train_return[seen], color="tab:orange", alpha=0.7,
+            label="training episodes ended in the iteration (sampled actions)")
+    ax.plot(ev[:, 0], ev[:, 1], color="tab:blue", marker="o", markersize=3,
+            label=f"evaluation: mean of {result.config.eval_episodes} episodes "
+                  f"(deterministic policy)")
     ax.set_xlabel("environment steps")
     ax.set_ylabel("mean episode return")
     ax.set_title(f"PPO on {result.config.env_id}, seed {result.config.seed}")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "learning_curve.png", dpi=100)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), fontsize="small")  # below
+    fig.savefig(out / "learning_curve.png", dpi=100, bbox_inches="tight")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
