@@ -499,8 +499,8 @@ def test_bad_mdps_rejected(name: str) -> None:
 
 def test_bad_policies_values_and_episodes_rejected() -> None:
     """Seed A.0'/A.2 (inputs of the oracle): policies that are not distributions, that never
-    terminate, critics with a non-zero terminal value, wrong shapes and foreign episodes are
-    all rejected with a ValueError."""
+    terminate, wrong shapes and foreign episodes are all rejected with a ValueError; a critic's
+    output at a terminal state is ignored (the state is worth 0 whatever it says)."""
     mdp = random_walk(3)
     pi = uniform_policy(mdp)
     theta = np.zeros((5, 2))
@@ -520,8 +520,13 @@ def test_bad_policies_values_and_episodes_rejected() -> None:
         state_values(mdp, loop)
     with pytest.raises(ValueError, match="logits"):
         policy_gradient(mdp, np.zeros((4, 2)))
-    with pytest.raises(ValueError, match="terminal"):
-        expected_gae_gradient(mdp, theta, V + 1.0, 1.0, 0.5)
+    wrong = V + 0.3 * np.arange(5)
+    at_terminals = np.where(mdp.terminal, 7.0, wrong)      # garbage where the episode is over
+    np.testing.assert_array_equal(expected_gae_gradient(mdp, theta, at_terminals, 1.0, 0.5),
+                                  expected_gae_gradient(mdp, theta, np.where(mdp.terminal, 0.0,
+                                                                              wrong), 1.0, 0.5))
+    assert not np.allclose(expected_gae_gradient(mdp, theta, wrong, 1.0, 0.5),
+                           expected_gae_gradient(mdp, theta, V, 1.0, 0.5))  # (a real change)
     with pytest.raises(ValueError, match="values"):
         expected_gae_gradient(mdp, theta, V[:4], 1.0, 0.5)
     with pytest.raises(ValueError, match="lam"):

@@ -21,7 +21,8 @@ name           shape       meaning
 ``terminal``   ``(S,)``    boolean mask of the terminal states: absorbing, reward 0, value 0
 ``logits``     ``(S,A)``   ``theta``, the parameters of the tabular softmax policy
 ``policy``     ``(S,A)``   ``pi(a|s)``, each row a probability distribution
-``values``     ``(S,)``    a critic ``V(s)``; 0 at terminal states (seed A.0')
+``values``     ``(S,)``    a critic ``V(s)``; its entries at terminal states are ignored (taken
+                           as 0, the terminal extension of seed A.0')
 ============== =========== ============================================================
 
 Every MDP here is **episodic**, in this precise sense: from every state, every policy that gives
@@ -422,12 +423,9 @@ def _check_values(mdp: TabularMDP, values: ArrayLike) -> FloatArray:
     v = finite_array(values, "values", ndim=1)
     if v.shape != (mdp.n_states,):
         raise ValueError(f"values must have shape (S,) = {(mdp.n_states,)}, got {v.shape}")
-    if np.any(v[mdp.terminal] != 0.0):
-        raise ValueError(
-            "values must be 0 at terminal states (seed A.0'), got "
-            f"{v[mdp.terminal]} at states {np.flatnonzero(mdp.terminal)}; set them to 0"
-        )
-    return v
+    # A terminal state is worth 0 whatever the critic outputs there (seed A.0'), exactly as
+    # `compute_gae` ignores next_values on terminated steps.
+    return np.where(mdp.terminal, 0.0, v)
 
 
 # --------------------------------------------------------------------------- exact quantities
@@ -616,8 +614,8 @@ def expected_gae_gradient(mdp: TabularMDP, logits: ArrayLike, values: ArrayLike,
     Args:
         mdp: the MDP.
         logits: ``theta``, shape ``(S, A)``.
-        values: the critic ``V``, shape ``(S,)``; must be 0 at terminal states (a non-zero entry
-            there raises ``ValueError`` rather than being silently replaced).
+        values: the critic ``V``, shape ``(S,)``; its entries at terminal states are ignored
+            (a terminal state is worth 0 whatever the critic says, seed A.0').
         gamma: discount of the estimator, in [0, 1].
         lam: GAE's lambda, in [0, 1].
         discount_weighting: keep the leading ``gamma^t`` (True, the true gradient when the
@@ -729,13 +727,14 @@ def gae_gradient_estimate(mdp: TabularMDP, policy_logits: ArrayLike, values: Arr
               \qquad w_t = \gamma^t \text{ or } 1,
 
     with ``A^GAE`` computed by `ppo_edu.advantages.gae` on the episode's rewards and the critic's
-    values ``values[s_0], ..., values[s_T]`` (``values[s_T] = 0``: ``s_T`` is terminal), and
+    values ``values[s_0], ..., values[s_T]`` (with ``values[s_T]`` taken as 0: ``s_T`` is terminal),
+    and
     ``d log pi(a|s)/d theta[s, b] = 1[a = b] - pi(b|s)``.
 
     Args:
         mdp: the MDP the episode was sampled from.
         policy_logits: ``theta``, shape ``(S, A)``, of the policy that sampled the episode.
-        values: the critic ``V``, shape ``(S,)``, 0 at terminal states.
+        values: the critic ``V``, shape ``(S,)``; entries at terminal states are ignored.
         episode: one `Episode` (e.g. from `sample_episodes`).
         gamma: discount of the estimator, in [0, 1] (see `expected_gae_gradient`).
         lam: GAE's lambda, in [0, 1].
