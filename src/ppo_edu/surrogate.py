@@ -98,11 +98,6 @@ def _clip_eps(value: float) -> float:
     return eps
 
 
-def _log_ratio(logp_new: Tensor, logp_old: Tensor) -> Tensor:
-    """Validated ``logp_new - logp_old`` (shapes and finiteness are checked by the caller)."""
-    return logp_new - logp_old
-
-
 def _log_ratio_cap(dtype: torch.dtype) -> float:
     """``LOG_RATIO_MAX``, lowered where ``exp`` of it would not fit the dtype (float16: 10)."""
     return min(LOG_RATIO_MAX, math.floor(math.log(torch.finfo(dtype).max)) - 1.0)
@@ -124,7 +119,7 @@ def _pair(logp_new: Tensor, logp_old: Tensor) -> Tensor:
     _tensor(logp_new, "logp_new")
     _tensor(logp_old, "logp_old")
     _same_shape(logp_old, "logp_old", logp_new, "logp_new")
-    return _log_ratio(logp_new, logp_old)
+    return logp_new - logp_old
 
 
 def _triple(logp_new: Tensor, logp_old: Tensor, advantages: Tensor) -> Tensor:
